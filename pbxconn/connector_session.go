@@ -1,0 +1,196 @@
+package pbxconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hookflash/hookflash/pbxconn/ami"
+	"github.com/hookflash/hookflash/pbxconn/ari"
+)
+
+// session runs one connection to the PBX: connect ARI events and AMI,
+// resync, then stream events until something fails. wentLive reports
+// whether the session got past its first resync. It returns after every
+// goroutine it started has exited and both connections are closed.
+func (c *Connector) session(ctx context.Context) (wentLive bool, err error) {
+	sctx, cancel := context.WithCancel(ctx)
+	p := c.cfg.PBX
+
+	ariCli, err := ari.New(ari.Config{
+		URL: p.ARIURL, Username: p.ARIUser, Password: p.ARIPassword, Application: p.ARIApp,
+		TLS: p.TLS, Log: c.log, DialTimeout: c.cfg.SyncTimeout,
+	})
+	if err != nil {
+		cancel()
+		return false, fmt.Errorf("ari client: %w", err)
+	}
+	// The events socket first: events raised while the snapshots are read
+	// wait in its queue and are applied after the resync.
+	stream, err := ariCli.Events(sctx)
+	if err != nil {
+		cancel()
+		ariCli.CloseIdleConnections()
+		return false, fmt.Errorf("ari events: %w", err)
+	}
+	dctx, dcancel := context.WithTimeout(sctx, c.cfg.SyncTimeout)
+	amiCli, err := ami.Dial(dctx, ami.Config{
+		Addr: p.AMIAddr, Username: p.AMIUser, Secret: p.AMISecret, UseMD5: p.AMIMD5,
+		TLS: p.TLS, Events: true, Filters: c.cfg.AMIFilters, FiltersOptional: true, Log: c.log,
+	})
+	dcancel()
+	if err != nil {
+		cancel()
+		stream.Close()
+		ariCli.CloseIdleConnections()
+		return false, fmt.Errorf("ami: %w", err)
+	}
+
+	// One pump goroutine turns the ARI stream's blocking Next into a
+	// channel; it exits when sctx is cancelled or the stream ends.
+	ariCh := make(chan ari.Event)
+	ariErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			ev, err := stream.Next(sctx)
+			if err != nil {
+				ariErr <- err
+				return
+			}
+			select {
+			case ariCh <- ev:
+			case <-sctx.Done():
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		stream.Close()
+		amiCli.Close()
+		wg.Wait()
+		ariCli.CloseIdleConnections()
+	}()
+
+	if err := c.setStatus(ctx, PBXSyncing, ""); err != nil {
+		return false, err
+	}
+	if err := c.resync(sctx, ariCli, amiCli); err != nil {
+		return false, err
+	}
+	if err := c.setStatus(ctx, PBXLive, ""); err != nil {
+		return true, err
+	}
+	c.log.Info("pbx live")
+	c.setLive(ariCli, amiCli) // commands may use the clients now (connector_exec.go)
+	defer c.setLive(nil, nil)
+
+	var buf []Diff
+	booted := 0
+	for {
+		select {
+		case <-sctx.Done():
+			return true, sctx.Err()
+		case err := <-ariErr:
+			return true, fmt.Errorf("ari events: %w", err)
+		case <-amiCli.Done():
+			return true, fmt.Errorf("ami: %w", amiCli.Err())
+		case <-c.dirChanged:
+			buf = c.n.RefreshDirectory(buf[:0])
+		case ev := <-ariCh:
+			c.mx.event("ari")
+			if _, ok := ev.(*ari.ApplicationReplaced); ok {
+				// Another client registered our Stasis application: this
+				// socket gets no more events.
+				return true, errors.New("ari: application taken over by another client")
+			}
+			if u, ok := ev.(*ari.UnknownEvent); ok {
+				if u.Err != nil {
+					c.mx.malformed("ari")
+					c.log.Debug("malformed ari event", "err", u.Err)
+				}
+				continue
+			}
+			buf = c.n.HandleARI(buf[:0], ev)
+		case m, ok := <-amiCli.Events():
+			if !ok {
+				return true, fmt.Errorf("ami: %w", amiCli.Err())
+			}
+			c.mx.event("ami")
+			switch m.Event() {
+			case "FullyBooted":
+				// Asterisk greets every session with one; another means
+				// the PBX (re)booted under us.
+				if booted++; booted == 1 {
+					continue
+				}
+				fallthrough
+			case "Reload":
+				c.log.Info("pbx reloaded, resyncing", "event", m.Event())
+				if err := c.resync(sctx, ariCli, amiCli); err != nil {
+					return true, err
+				}
+				continue
+			}
+			buf = c.n.HandleAMI(buf[:0], m)
+		}
+		if err := c.publish(ctx, buf); err != nil {
+			return true, err
+		}
+	}
+}
+
+// resync reads fresh snapshots from both protocols and publishes the
+// normalizer's diff against what was published.
+func (c *Connector) resync(ctx context.Context, ariCli *ari.Client, amiCli *ami.Client) error {
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.SyncTimeout)
+	defer cancel()
+	s := &Snapshot{HasARI: true, HasAMI: true}
+	var err error
+	if s.Channels, err = ariCli.Channels().List(rctx); err != nil {
+		return fmt.Errorf("resync ari channels: %w", err)
+	}
+	if s.Bridges, err = ariCli.Bridges().List(rctx); err != nil {
+		return fmt.Errorf("resync ari bridges: %w", err)
+	}
+	if s.Endpoints, err = ariCli.Endpoints().List(rctx); err != nil {
+		return fmt.Errorf("resync ari endpoints: %w", err)
+	}
+	if s.DeviceStates, err = ariCli.DeviceStates().List(rctx); err != nil {
+		return fmt.Errorf("resync ari device states: %w", err)
+	}
+	lists := []struct {
+		action string
+		dst    *[]*ami.Message
+	}{
+		{"CoreShowChannels", &s.CoreShowChannels},
+		{"QueueStatus", &s.QueueStatus},
+		{"QueueSummary", &s.QueueSummary},
+		{"ParkedCalls", &s.ParkedCalls},
+		{"DeviceStateList", &s.DeviceStateList},
+		{"PJSIPShowEndpoints", &s.PJSIPEndpoints},
+	}
+	for _, l := range lists {
+		var m ami.Message
+		m.Add("Action", l.action)
+		r, err := amiCli.DoList(rctx, m)
+		var perr *ami.Error
+		switch {
+		case errors.As(err, &perr):
+			// The PBX refused (module not loaded, nothing to list): an
+			// empty list.
+			c.log.Debug("resync ami list refused", "action", l.action, "err", err)
+		case err != nil:
+			return fmt.Errorf("resync ami %s: %w", l.action, err)
+		default:
+			*l.dst = r.Items
+		}
+	}
+	s.TS = c.cfg.Now()
+	c.mx.resync()
+	return c.publish(ctx, c.n.Resync(nil, s))
+}
