@@ -93,9 +93,10 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (a *app
 	a.api = api.New(api.Config{
 		Log: log, Registry: a.registry, Checks: checks, Version: version,
 		Identity: a.identity, Hub: a.hub, Commands: a.commands.calls,
-		Masker:   func(t tenant.ID) *authz.Masker { return a.maskers.get(a.store, t) },
-		OnChange: a.onAdminChange,
-		Broker:   a.broker,
+		Masker:         func(t tenant.ID) *authz.Masker { return a.maskers.get(a.store, t) },
+		OnChange:       a.onAdminChange,
+		Broker:         a.broker,
+		TrustedProxies: cfg.TrustedProxies,
 		HistoryStorage: func() string {
 			if cfg.DatabaseURL == "" {
 				return "memory (embedded mode: history is kept in this process only and lost at exit)"
@@ -165,7 +166,7 @@ func (a *app) buildIdentity(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lcfg := authz.LimiterConfig{IPAttempts: a.cfg.LoginRatePerMin, IPWindow: time.Minute, UserFailures: a.cfg.LoginRatePerMin, UserWindow: 5 * time.Minute}
+	lcfg := authz.LimiterConfig{IPAttempts: a.cfg.LoginRatePerMin, IPWindow: time.Minute, UserFailures: a.cfg.LoginFailures, UserWindow: 5 * time.Minute}
 	var logins authz.LoginLimiter = authz.NewMemoryLoginLimiter(lcfg)
 	if a.redis != nil {
 		rl, err := authz.NewRedisLoginLimiter(authz.RedisLimiterConfig{LimiterConfig: lcfg, Client: a.redis})

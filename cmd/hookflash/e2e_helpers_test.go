@@ -52,7 +52,10 @@ func startReplica(t *testing.T, b backend, extra ...string) *replica {
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	build := config.Register(fs, func(string) string { return "" })
-	args := []string{"--listen", "127.0.0.1:0", "--admin-token", testAdminToken, "--log-level", "warn"}
+	// Every test logs in from 127.0.0.1 and, with Redis, shares the
+	// cluster-wide per-address budget; tests of the limiter pass their own
+	// --login-rate after this one.
+	args := []string{"--listen", "127.0.0.1:0", "--admin-token", testAdminToken, "--log-level", "warn", "--login-rate", "100000"}
 	if b.dbURL != "" {
 		args = append(args, "--database-url", b.dbURL, "--secret-key", strings.Repeat("7f", 32))
 	}

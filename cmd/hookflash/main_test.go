@@ -37,6 +37,7 @@ func TestBadConfigurationFailsFastWithOneClearLine(t *testing.T) {
 	}{
 		{"unparseable database URL", []string{"serve", "--database-url", "mysql://x"}, "HOOKFLASH_DATABASE_URL"},
 		{"unparseable redis URL", []string{"serve", "--redis-url", "http://x"}, "HOOKFLASH_REDIS_URL"},
+		{"bad trusted proxy", []string{"serve", "--trusted-proxies", "10.0.0.0/33"}, "HOOKFLASH_TRUSTED_PROXIES"},
 		{"missing secret key with database", []string{"serve", "--database-url", "postgres://u@127.0.0.1:1/db"}, "HOOKFLASH_SECRET_KEY"},
 		{"bad secret key", []string{"serve", "--database-url", "postgres://u@127.0.0.1:1/db", "--secret-key", "short"}, "HOOKFLASH_SECRET_KEY"},
 		{"unreachable database", []string{"serve", "--listen", "127.0.0.1:0", "--database-url", "postgres://u@127.0.0.1:1/db?connect_timeout=2", "--secret-key", strings.Repeat("ab", 32)}, "Postgres"},

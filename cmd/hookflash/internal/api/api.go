@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"sync"
@@ -58,6 +59,9 @@ type Config struct {
 	// HistoryStorage says where GET /history reads from ("postgres" or
 	// "memory: lost at exit"), so embedded mode says so.
 	HistoryStorage string
+	// TrustedProxies are the peers (e.g. the ingress) whose
+	// X-Forwarded-For is believed when finding a client's address.
+	TrustedProxies []netip.Prefix
 }
 
 // CommandHandler runs the requests a client sends on its socket (commands

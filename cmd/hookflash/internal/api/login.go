@@ -46,7 +46,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	userKey := string(tid) + "/" + login.Key()
-	wait, ok, err := s.id.Logins.Allow(ctx, c.IP(), userKey)
+	wait, ok, err := s.id.Logins.Allow(ctx, s.clientIP(c), userKey)
 	if err != nil {
 		return err
 	}

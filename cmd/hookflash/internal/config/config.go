@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"sort"
@@ -38,6 +39,8 @@ type Config struct {
 
 	SessionIdle          time.Duration
 	LoginRatePerMin      int
+	LoginFailures        int
+	TrustedProxies       []netip.Prefix
 	MaxConnsPerPrincipal int
 
 	ThrottleCount  int
@@ -121,7 +124,16 @@ var Vars = []Var{
 	{"HOOKFLASH_LEASE_TTL", "lease-ttl", "4s", "PBX lease time-to-live; a dead replica's PBXes move within about this time plus 1 s", durVar(func(c *Config) *time.Duration { return &c.LeaseTTL })},
 	{"HOOKFLASH_RECONNECT_MAX", "reconnect-max", "30s", "cap of the PBX reconnect backoff (exponential, full jitter)", durVar(func(c *Config) *time.Duration { return &c.ReconnectMax })},
 	{"HOOKFLASH_SESSION_IDLE", "session-idle", "30m", "user session idle expiry (sliding; an open socket keeps it alive)", durVar(func(c *Config) *time.Duration { return &c.SessionIdle })},
-	{"HOOKFLASH_LOGIN_RATE", "login-rate", "10", "login attempts per minute per client IP; the same number of wrong passwords per user in 5 minutes holds that user back (cluster-wide with Redis)", intVar(1, 10000, func(c *Config) *int { return &c.LoginRatePerMin })},
+	{"HOOKFLASH_LOGIN_RATE", "login-rate", "60", "login attempts per minute per client IP, whatever their outcome (cluster-wide with Redis); an office behind one NAT shares it", intVar(1, 100000, func(c *Config) *int { return &c.LoginRatePerMin })},
+	{"HOOKFLASH_LOGIN_FAILURES", "login-failures", "5", "wrong passwords per user in 5 minutes before that user is held back (cluster-wide with Redis)", intVar(1, 100000, func(c *Config) *int { return &c.LoginFailures })},
+	{"HOOKFLASH_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of proxies (e.g. the ingress) whose X-Forwarded-For gives the client address; empty = use the peer address", func(c *Config, v string) error {
+		p, err := parseTrustedProxies(v)
+		if err != nil {
+			return err
+		}
+		c.TrustedProxies = p
+		return nil
+	}},
 	{"HOOKFLASH_MAX_CONNS_PER_PRINCIPAL", "max-conns-per-principal", "5", "open sockets allowed per user or token, cluster-wide", intVar(1, 100000, func(c *Config) *int { return &c.MaxConnsPerPrincipal })},
 	{"HOOKFLASH_THROTTLE_COUNT", "throttle-count", "90", "inbound socket messages allowed per throttle window", intVar(1, 1000000, func(c *Config) *int { return &c.ThrottleCount })},
 	{"HOOKFLASH_THROTTLE_WINDOW", "throttle-window", "30s", "inbound socket throttle window", durVar(func(c *Config) *time.Duration { return &c.ThrottleWindow })},
@@ -237,4 +249,30 @@ func EnvNames() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// parseTrustedProxies parses comma-separated CIDRs or single addresses.
+func parseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if strings.Contains(f, "/") {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8)", f)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
