@@ -44,7 +44,7 @@ fi
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$(( (RANDOM % 30000) + 20000 ))
+    p=$(( (RANDOM % 12000) + 20000 ))  # below the ephemeral range
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
   done
   die "no free port found"

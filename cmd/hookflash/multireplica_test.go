@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,23 +48,13 @@ func buildBinary(t *testing.T) string {
 	return builtBinary
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func startProc(t *testing.T, bin, addr, id, dbURL, redisURL string) *procReplica {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(),
 		"HOOKFLASH_LISTEN="+addr, "HOOKFLASH_DATABASE_URL="+dbURL, "HOOKFLASH_REDIS_URL="+redisURL,
 		"HOOKFLASH_SECRET_KEY="+strings.Repeat("5a", 32), "HOOKFLASH_ADMIN_TOKEN="+testAdminToken,
-		"HOOKFLASH_REPLICA_ID="+id, "HOOKFLASH_LEASE_TTL=3s", "HOOKFLASH_LOG_LEVEL=warn", "HOOKFLASH_SHUTDOWN_GRACE=5s")
+		"HOOKFLASH_REPLICA_ID="+id, "HOOKFLASH_LOGIN_RATE=100000", "HOOKFLASH_LEASE_TTL=3s", "HOOKFLASH_LOG_LEVEL=warn", "HOOKFLASH_SHUTDOWN_GRACE=5s")
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, &lockedWriter{w: out}
 	if err := cmd.Start(); err != nil {
@@ -252,7 +241,7 @@ func TestMultiReplicaFeed(t *testing.T) {
 		t.Skip("multi-process test skipped in -short mode")
 	}
 	bin := buildBinary(t)
-	addrs := []string{freePort(t), freePort(t), freePort(t)}
+	addrs := []string{testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)}
 	reps := make([]*procReplica, 3)
 	for i := range reps {
 		reps[i] = startProc(t, bin, addrs[i], fmt.Sprintf("r%d", i), dbURL, redisURL)

@@ -59,12 +59,11 @@ func StartPostgres(t testing.TB) *PGServer {
 	if out, err := s.run("initdb", "-D", s.dir, "-A", "trust", "-U", "postgres", "--no-sync"); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := net.ResolveTCPAddr("tcp", FreePort(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	s.port = addr.Port
 	s.Start()
 	t.Cleanup(func() {
 		if s.running {
