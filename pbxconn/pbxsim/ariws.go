@@ -18,16 +18,37 @@ import (
 type ariConn struct {
 	app  string
 	q    *outQueue
-	ws   *websocket.Conn
 	done chan struct{} // closed by kill
 	once sync.Once
+
+	mu sync.Mutex      // guards ws
+	ws *websocket.Conn // nil until the upgrade completes
 }
 
 func (c *ariConn) kill() {
 	c.once.Do(func() {
 		close(c.done)
-		_ = c.ws.Close()
+		c.mu.Lock()
+		if c.ws != nil {
+			_ = c.ws.Close()
+		}
+		c.mu.Unlock()
 	})
+}
+
+// attach sets the upgraded socket; false (and the socket closed) when the
+// connection was killed meanwhile.
+func (c *ariConn) attach(ws *websocket.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.done:
+		_ = ws.Close()
+		return false
+	default:
+	}
+	c.ws = ws
+	return true
 }
 
 // appFilter is an application's event filter (PUT eventFilter).
@@ -46,19 +67,26 @@ func (p *PBX) ariEvents(w http.ResponseWriter, r *http.Request) {
 		ariError(w, http.StatusBadRequest, "Missing required param app")
 		return
 	}
-	ws, err := upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return // the upgrader answered the client
-	}
-	c := &ariConn{app: strings.Split(app, ",")[0], q: newOutQueue(p.cfg.SendQueueBytes), ws: ws, done: make(chan struct{})}
+	// Subscribe before the upgrade answers: as with Asterisk, whatever
+	// happens once the client holds its 101 reaches it (queued until the
+	// writer starts), so "connect, then originate" never misses events.
+	c := &ariConn{app: strings.Split(app, ",")[0], q: newOutQueue(p.cfg.SendQueueBytes), done: make(chan struct{})}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		_ = ws.Close()
+		ariError(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
 	p.ariConns[c] = struct{}{}
 	p.mu.Unlock()
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil || !c.attach(ws) {
+		c.kill()
+		p.mu.Lock()
+		delete(p.ariConns, c)
+		p.mu.Unlock()
+		return // the upgrader answered the client
+	}
 	p.wg.Add(1)
 	defer p.wg.Done()
 	var inner sync.WaitGroup
