@@ -70,6 +70,9 @@ func (s *Supervisor) hold(ctx context.Context, h *holding, ref PBXRef) {
 		select {
 		case <-ctx.Done():
 			r.stop()
+			// Stop reporting the lease before releasing it, so no report
+			// ever shows it held here and on the replica that takes it.
+			s.setLeased(id, ref, false)
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opTimeout())
 			if err := s.cfg.Coord.Release(rctx, id, s.token); err != nil {
 				s.m.CoordErrors.Inc()
