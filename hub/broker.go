@@ -20,6 +20,16 @@ type Broker interface {
 	// only what was published since: publishers should republish the full
 	// state of their PBX.
 	Publish(ctx context.Context, ev *Event) error
+	// PublishBatch publishes evs in order, each exactly as Publish would,
+	// in as few round trips to the backing store as it can (one for
+	// RedisBroker): a publisher with several events ready does not wait
+	// one round trip per event. It returns how many leading events were
+	// published; when that is less than len(evs), err says why the next
+	// one was not (ErrStaleFence, ErrInvalidEvent, a transport error) and
+	// the events after it were not applied, except on a transport error
+	// or for events of another PBX than the failed one (so a batch should
+	// hold one PBX's events).
+	PublishBatch(ctx context.Context, evs []*Event) (int, error)
 	// NextFence issues a new, strictly greater fencing epoch for a PBX of a
 	// tenant; events fenced with older epochs are rejected from then on.
 	NextFence(ctx context.Context, t Tenant, pbx string) (uint64, error)

@@ -135,6 +135,16 @@ func (b *MemoryBroker) Publish(ctx context.Context, ev *Event) error {
 	return nil
 }
 
+// PublishBatch implements Broker: Publish, one event after the other.
+func (b *MemoryBroker) PublishBatch(ctx context.Context, evs []*Event) (int, error) {
+	for i, ev := range evs {
+		if err := b.Publish(ctx, ev); err != nil {
+			return i, err
+		}
+	}
+	return len(evs), nil
+}
+
 // trim drops history beyond the configured length and age. mt.mu held.
 func (mt *memTenant) trim(now time.Time, cfg MemoryBrokerConfig) {
 	drop := max(len(mt.hist)-cfg.HistoryLen, 0)

@@ -141,6 +141,82 @@ func (b *RedisBroker) Publish(ctx context.Context, ev *Event) error {
 	return nil
 }
 
+// PublishBatch implements Broker: the publishScript calls of evs pipelined
+// in one round trip. Scripts run one after the other in Redis, each atomic,
+// so the result is that of len(evs) Publish calls. A stale fence fails its
+// own script and, the fence key only growing, every later one of the same
+// PBX; a batch should therefore hold one PBX's events (a connector's), as
+// an event of another PBX after a failed one may have been applied although
+// it is not counted.
+func (b *RedisBroker) PublishBatch(ctx context.Context, evs []*Event) (int, error) {
+	switch len(evs) {
+	case 0:
+		return 0, nil
+	case 1:
+		if err := b.Publish(ctx, evs[0]); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	payloads := make([]string, len(evs))
+	valid := len(evs)
+	var invalid error
+	for i, ev := range evs {
+		if err := ev.validate(); err != nil {
+			valid, invalid = i, err
+			break
+		}
+		p, err := marshalWire(ev)
+		if err != nil {
+			valid, invalid = i, err
+			break
+		}
+		payloads[i] = string(p)
+	}
+	done := 0
+	for loaded := false; done < valid; {
+		cmds := make([]*redis.Cmd, 0, valid-done)
+		pipe := b.cfg.Client.Pipeline()
+		for _, ev := range evs[done:valid] {
+			t := ev.Tenant
+			cmds = append(cmds, pipe.EvalSha(ctx, publishScript.Hash(),
+				[]string{b.keys.meta(t), b.keys.state(t), b.keys.history(t), b.keys.fence(t, ev.PBX)},
+				ev.Fence, newEpoch(), ev.field(), string(ev.Op), payloads[done+len(cmds)],
+				b.cfg.HistoryLen, time.Now().UnixMilli(), b.cfg.HistoryAge.Milliseconds(), b.keys.events(t)))
+		}
+		_, _ = pipe.Exec(ctx) // each command carries its own error
+		for _, cmd := range cmds {
+			res, err := cmd.Slice()
+			if err != nil {
+				if !loaded && redis.HasErrorPrefix(err, "NOSCRIPT") {
+					// Not loaded yet (or Redis restarted): load it and
+					// send this one and the rest again; none of them ran.
+					if lerr := publishScript.Load(ctx, b.cfg.Client).Err(); lerr != nil {
+						return done, fmt.Errorf("hub: publish %s: load script: %w", evs[done].Tenant, lerr)
+					}
+					loaded = true
+					break
+				}
+				if strings.HasPrefix(err.Error(), "HFSTALE") {
+					return done, ErrStaleFence
+				}
+				return done, fmt.Errorf("hub: publish %s: %w", evs[done].Tenant, err)
+			}
+			if len(res) != 2 {
+				return done, fmt.Errorf("hub: publish %s: unexpected reply %v", evs[done].Tenant, res)
+			}
+			epoch, _ := res[0].(string)
+			seq, _ := res[1].(int64)
+			evs[done].Epoch, evs[done].Seq = epoch, uint64(seq)
+			done++
+		}
+	}
+	if invalid != nil {
+		return done, invalid
+	}
+	return done, nil
+}
+
 // NextFence implements Broker with INCR on the PBX's fence key.
 func (b *RedisBroker) NextFence(ctx context.Context, t Tenant, pbx string) (uint64, error) {
 	if t == "" {

@@ -218,3 +218,27 @@ func hasNotice(c *collector, want error) bool {
 	}
 	return false
 }
+
+// After SCRIPT FLUSH (a Redis restart, a failover to a fresh replica) a
+// pipelined batch meets NOSCRIPT: it loads the script and sends the batch
+// again, every event published once.
+func TestRedisBrokerPublishBatchReloadsScript(t *testing.T) {
+	c, prefix := testenv.Redis(t)
+	b := newTestRedisBroker(t, c, prefix, brokerOpts{})
+	ctx := context.Background()
+	for round := 0; round < 2; round++ {
+		if err := c.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		var evs []*Event
+		for i := range 5 {
+			evs = append(evs, testEvent("acme", "user", fmt.Sprint(round, i), OpAdded, nil))
+		}
+		if n, err := b.PublishBatch(ctx, evs); n != 5 || err != nil {
+			t.Fatalf("round %d: %d, %v", round, n, err)
+		}
+	}
+	if s := snapshot(t, b, "acme"); len(s.Elements) != 10 || s.Seq != 10 {
+		t.Fatalf("snapshot: %d elements at seq %d, want 10 at 10", len(s.Elements), s.Seq)
+	}
+}

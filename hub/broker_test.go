@@ -90,6 +90,72 @@ func testBroker(t *testing.T, newBroker func(t *testing.T, o brokerOpts) Broker)
 		}
 	})
 
+	t.Run("PublishBatchInOrderAndStopsAtStaleFence", func(t *testing.T) {
+		b := newBroker(t, brokerOpts{})
+		ctx := context.Background()
+		c := subscribe(t, b, "acme")
+		f1, err := b.NextFence(ctx, "acme", "pbx1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := b.PublishBatch(ctx, nil); n != 0 || err != nil {
+			t.Fatalf("empty batch: %d, %v", n, err)
+		}
+		var evs []*Event
+		for i := 0; i < 50; i++ {
+			op := OpAdded
+			if i >= 40 {
+				op = OpRemoved // the last ten remove keys 0..9
+			}
+			ev := testEvent("acme", "channel", fmt.Sprint(i%40), op, nil)
+			ev.PBX, ev.Fence = "pbx1", f1
+			evs = append(evs, ev)
+		}
+		if n, err := b.PublishBatch(ctx, evs); n != len(evs) || err != nil {
+			t.Fatalf("batch: %d, %v", n, err)
+		}
+		for i, ev := range evs {
+			if ev.Seq != evs[0].Seq+uint64(i) || ev.Epoch != evs[0].Epoch {
+				t.Fatalf("event %d: %s:%d after %s:%d", i, ev.Epoch, ev.Seq, evs[0].Epoch, evs[0].Seq)
+			}
+		}
+		got := c.waitN(t, len(evs))
+		assertContiguous(t, got, evs[0].Seq)
+		for i, ev := range got {
+			if ev.Key != evs[i].Key || ev.Op != evs[i].Op {
+				t.Fatalf("delivery %d is %s %s, want %s %s", i, ev.Op, ev.Key, evs[i].Op, evs[i].Key)
+			}
+		}
+		if s := snapshot(t, b, "acme"); len(s.Elements) != 30 || s.Seq != evs[len(evs)-1].Seq {
+			t.Fatalf("snapshot after batch: %d elements at seq %d", len(s.Elements), s.Seq)
+		}
+		// A newer fence makes the rest of an old owner's batch stale.
+		f2, err := b.NextFence(ctx, "acme", "pbx1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh := testEvent("acme", "channel", "new", OpAdded, nil)
+		fresh.PBX, fresh.Fence = "pbx1", f2
+		stale := testEvent("acme", "channel", "old", OpAdded, nil)
+		stale.PBX, stale.Fence = "pbx1", f1
+		if n, err := b.PublishBatch(ctx, []*Event{fresh, stale}); n != 1 || !errors.Is(err, ErrStaleFence) {
+			t.Fatalf("batch with a stale event: %d, %v; want 1, ErrStaleFence", n, err)
+		}
+		// An invalid event stops the batch before it; nothing after it is sent.
+		ok := testEvent("acme", "channel", "ok", OpAdded, nil)
+		ok.PBX, ok.Fence = "pbx1", f2
+		after := testEvent("acme", "channel", "after", OpAdded, nil)
+		after.PBX, after.Fence = "pbx1", f2
+		if n, err := b.PublishBatch(ctx, []*Event{ok, {Tenant: "acme"}, after}); n != 1 || !errors.Is(err, ErrInvalidEvent) {
+			t.Fatalf("batch with an invalid event: %d, %v; want 1, ErrInvalidEvent", n, err)
+		}
+		for _, e := range snapshot(t, b, "acme").Elements {
+			if e.Key == "old" || e.Key == "after" {
+				t.Fatalf("%s reached the state", e.Key)
+			}
+		}
+	})
+
 	t.Run("SnapshotThenSubscribeNoGapNoDup", func(t *testing.T) {
 		b := newBroker(t, brokerOpts{})
 		ctx, cancel := context.WithCancel(context.Background())

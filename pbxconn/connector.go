@@ -64,6 +64,12 @@ type ConnectorConfig struct {
 	// Run; any other error ends the session (the diffs not delivered are
 	// re-sent by the resync after reconnecting). Required.
 	Publish func(ctx context.Context, d Diff) error
+	// PublishBatch, if set, is used instead of Publish whenever several
+	// diffs are ready at once (a burst of PBX events): it delivers ds in
+	// order, in as few round trips as it can, and returns how many leading
+	// diffs were delivered, with the error that stopped the next one
+	// (same rules as Publish).
+	PublishBatch func(ctx context.Context, ds []Diff) (int, error)
 	// Fence is the fencing epoch stamped on every diff.
 	Fence uint64
 	// LoadState, if set, returns what clients were last told about this PBX
@@ -311,15 +317,29 @@ func (c *Connector) setStatus(ctx context.Context, status, lastErr string) error
 func (c *Connector) publish(ctx context.Context, ds []Diff) error {
 	for i := range ds {
 		ds[i].Fence = c.cfg.Fence
-		if err := c.cfg.Publish(ctx, ds[i]); err != nil {
-			for _, d := range ds[i:] {
-				c.n.Forget(d)
+	}
+	n, err := len(ds), error(nil)
+	if c.cfg.PublishBatch != nil && len(ds) > 1 {
+		n, err = c.cfg.PublishBatch(ctx, ds)
+	} else {
+		for i := range ds {
+			if err = c.cfg.Publish(ctx, ds[i]); err != nil {
+				n = i
+				break
 			}
-			if errors.Is(err, ErrFenced) {
-				return err
-			}
-			return fmt.Errorf("%w: %s %s: %w", errPublish, ds[i].Element, ds[i].Key, err)
 		}
+	}
+	if err != nil {
+		for _, d := range ds[n:] {
+			c.n.Forget(d)
+		}
+		if errors.Is(err, ErrFenced) {
+			return err
+		}
+		if n < len(ds) {
+			return fmt.Errorf("%w: %s %s: %w", errPublish, ds[n].Element, ds[n].Key, err)
+		}
+		return fmt.Errorf("%w: %w", errPublish, err)
 	}
 	c.mx.diffs(len(ds))
 	return nil

@@ -49,7 +49,9 @@ func (c *Connector) session(ctx context.Context) (wentLive bool, err error) {
 
 	// One pump goroutine turns the ARI stream's blocking Next into a
 	// channel; it exits when sctx is cancelled or the stream ends.
-	ariCh := make(chan ari.Event)
+	// Buffered so that, behind a burst, the loop below finds the next
+	// events ready and publishes their diffs in one batch.
+	ariCh := make(chan ari.Event, 64)
 	ariErr := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -91,7 +93,43 @@ func (c *Connector) session(ctx context.Context) (wentLive bool, err error) {
 
 	var buf []Diff
 	booted := 0
+	// handleARI folds one ARI event into buf; an error ends the session.
+	handleARI := func(ev ari.Event) error {
+		c.mx.event("ari")
+		if _, ok := ev.(*ari.ApplicationReplaced); ok {
+			// Another client registered our Stasis application: this
+			// socket gets no more events.
+			return errors.New("ari: application taken over by another client")
+		}
+		if u, ok := ev.(*ari.UnknownEvent); ok {
+			if u.Err != nil {
+				c.mx.malformed("ari")
+				c.log.Debug("malformed ari event", "err", u.Err)
+			}
+			return nil
+		}
+		buf = c.n.HandleARI(buf, ev)
+		return nil
+	}
+	// handleAMI folds one AMI event into buf; true asks for a resync.
+	handleAMI := func(m *ami.Message) (resync bool) {
+		c.mx.event("ami")
+		switch m.Event() {
+		case "FullyBooted":
+			// Asterisk greets every session with one; another means the
+			// PBX (re)booted under us.
+			booted++
+			return booted > 1
+		case "Reload":
+			return true
+		}
+		buf = c.n.HandleAMI(buf, m)
+		return false
+	}
 	for {
+		buf = buf[:0]
+		var stop error
+		resync := false
 		select {
 		case <-sctx.Done():
 			return true, sctx.Err()
@@ -100,49 +138,50 @@ func (c *Connector) session(ctx context.Context) (wentLive bool, err error) {
 		case <-amiCli.Done():
 			return true, fmt.Errorf("ami: %w", amiCli.Err())
 		case <-c.dirChanged:
-			buf = c.n.RefreshDirectory(buf[:0])
+			buf = c.n.RefreshDirectory(buf)
 		case ev := <-ariCh:
-			c.mx.event("ari")
-			if _, ok := ev.(*ari.ApplicationReplaced); ok {
-				// Another client registered our Stasis application: this
-				// socket gets no more events.
-				return true, errors.New("ari: application taken over by another client")
-			}
-			if u, ok := ev.(*ari.UnknownEvent); ok {
-				if u.Err != nil {
-					c.mx.malformed("ari")
-					c.log.Debug("malformed ari event", "err", u.Err)
-				}
-				continue
-			}
-			buf = c.n.HandleARI(buf[:0], ev)
+			stop = handleARI(ev)
 		case m, ok := <-amiCli.Events():
 			if !ok {
 				return true, fmt.Errorf("ami: %w", amiCli.Err())
 			}
-			c.mx.event("ami")
-			switch m.Event() {
-			case "FullyBooted":
-				// Asterisk greets every session with one; another means
-				// the PBX (re)booted under us.
-				if booted++; booted == 1 {
-					continue
+			resync = handleAMI(m)
+		}
+		// A PBX action is a burst of events (a call's start is dozens):
+		// take what else is already waiting, so the diffs go out in one
+		// batch instead of one round trip to the hub each.
+	drain:
+		for stop == nil && !resync && len(buf) < maxBatchDiffs {
+			select {
+			case ev := <-ariCh:
+				stop = handleARI(ev)
+			case m, ok := <-amiCli.Events():
+				if !ok {
+					break drain // the next select reports it
 				}
-				fallthrough
-			case "Reload":
-				c.log.Info("pbx reloaded, resyncing", "event", m.Event())
-				if err := c.resync(sctx, ariCli, amiCli); err != nil {
-					return true, err
-				}
-				continue
+				resync = handleAMI(m)
+			default:
+				break drain
 			}
-			buf = c.n.HandleAMI(buf[:0], m)
 		}
 		if err := c.publish(ctx, buf); err != nil {
 			return true, err
 		}
+		if stop != nil {
+			return true, stop
+		}
+		if resync {
+			c.log.Info("pbx booted or reloaded, resyncing")
+			if err := c.resync(sctx, ariCli, amiCli); err != nil {
+				return true, err
+			}
+		}
 	}
 }
+
+// maxBatchDiffs bounds the diffs one publish batch carries, so a flood
+// still reaches clients in steady steps.
+const maxBatchDiffs = 256
 
 // resync reads fresh snapshots from both protocols and publishes the
 // normalizer's diff against what was published.

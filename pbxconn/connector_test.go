@@ -26,12 +26,19 @@ type fakeHub struct {
 	statuses []string
 	calls    []Call
 	fail     func(Diff) error // if set, may refuse a diff
+	batches  []int            // sizes of the PublishBatch calls
+	gate     chan struct{}    // if set, channel diffs wait for it to close
 }
 
 func newFakeHub() *fakeHub { return &fakeHub{state: make(map[string]Diff)} }
 
 func (h *fakeHub) publish(_ context.Context, d Diff) error {
 	h.mu.Lock()
+	if g := h.gate; g != nil && d.Element == ElemChannel {
+		h.mu.Unlock()
+		<-g
+		h.mu.Lock()
+	}
 	defer h.mu.Unlock()
 	if h.fail != nil {
 		if err := h.fail(d); err != nil {
@@ -62,6 +69,30 @@ func (h *fakeHub) publish(_ context.Context, d Diff) error {
 		delete(h.state, k)
 	}
 	return nil
+}
+
+// publishBatch is PublishBatch over publish: in order, stopping at the
+// first refusal.
+func (h *fakeHub) publishBatch(ctx context.Context, ds []Diff) (int, error) {
+	h.mu.Lock()
+	h.batches = append(h.batches, len(ds))
+	h.mu.Unlock()
+	for i, d := range ds {
+		if err := h.publish(ctx, d); err != nil {
+			return i, err
+		}
+	}
+	return len(ds), nil
+}
+
+func (h *fakeHub) largestBatch() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := 0
+	for _, n := range h.batches {
+		m = max(m, n)
+	}
+	return m
 }
 
 // keys returns the PBX-local ids of the elements of kind e the hub holds.
@@ -112,6 +143,7 @@ func startConnector(t *testing.T, hub *fakeHub, fence uint64, mx ...*ConnectorMe
 			AMIAddr: sim.AMIAddr(), AMIUser: amiUser, AMISecret: secret},
 		Directory:       h.dir,
 		Publish:         hub.publish,
+		PublishBatch:    hub.publishBatch, // the single-diff path: TestConnectorUnderTrafficAndDrops
 		Fence:           fence,
 		Metrics:         firstOr(mx),
 		Backoff:         Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
@@ -730,4 +762,32 @@ func TestConnectorUnderTrafficAndDrops(t *testing.T) {
 	for _, b := range hub.bad {
 		t.Error(b)
 	}
+}
+
+// A burst of PBX events that arrives while the connector is busy goes out
+// as one batch, and the model still ends equal to the simulator's truth.
+func TestConnectorBatchesBursts(t *testing.T) {
+	hub := newFakeHub()
+	h := startConnector(t, hub, 1)
+	h.converged("idle")
+	gate := make(chan struct{})
+	hub.mu.Lock()
+	hub.batches, hub.gate = nil, gate
+	hub.mu.Unlock()
+	h.originate("Local/9001@customers", "1001")
+	// The connector is held on the call's first channel diff while the
+	// simulator (infinite speed) emits the rest of the call's events.
+	waitUntil(t, "call bridged in the simulator", func() bool {
+		return slices.ContainsFunc(h.truth(), func(l string) bool { return strings.HasSuffix(l, " bridged") })
+	})
+	time.Sleep(100 * time.Millisecond) // the events cross the loopback sockets
+	hub.mu.Lock()
+	hub.gate = nil
+	hub.mu.Unlock()
+	close(gate)
+	h.converged("direct call")
+	if n := hub.largestBatch(); n < 5 {
+		t.Fatalf("largest batch after a held burst: %d diffs, want several", n)
+	}
+	h.noViolations()
 }

@@ -116,6 +116,17 @@ func (a *app) runConnector(ctx context.Context, ref pbxconn.PBXRef, fence uint64
 			epoch = ep
 			return nil
 		},
+		PublishBatch: func(ctx context.Context, ds []pbxconn.Diff) (int, error) {
+			n, eps, err := a.publishDiffs(ctx, tb, p.ID, ds)
+			for i := 0; i < n; i++ {
+				if epoch != "" && eps[i] != epoch {
+					stopRun(errEpochChanged)
+					return i, errEpochChanged
+				}
+				epoch = eps[i]
+			}
+			return n, err
+		},
 		LoadState: func(ctx context.Context) ([]pbxconn.Diff, error) {
 			return a.loadPBXState(ctx, tb, p.ID)
 		},
@@ -152,9 +163,45 @@ var errEpochChanged = errors.New("tenant epoch changed: republish")
 // publishDiff hands one element diff to the broker and returns the
 // tenant's epoch it was published in.
 func (a *app) publishDiff(ctx context.Context, t hub.Tenant, pbxID string, d pbxconn.Diff) (string, error) {
+	ev, err := diffEvent(t, pbxID, d)
+	if err != nil {
+		return "", err
+	}
+	if err := a.broker.Publish(ctx, ev); err != nil {
+		return "", publishErr(err)
+	}
+	return ev.Epoch, nil
+}
+
+// publishDiffs hands several diffs to the broker in one batch (one Redis
+// round trip) and returns how many were published and the epoch of each.
+func (a *app) publishDiffs(ctx context.Context, t hub.Tenant, pbxID string, ds []pbxconn.Diff) (int, []string, error) {
+	evs := make([]*hub.Event, 0, len(ds))
+	var encErr error
+	for _, d := range ds {
+		ev, err := diffEvent(t, pbxID, d)
+		if err != nil {
+			encErr = err
+			break
+		}
+		evs = append(evs, ev)
+	}
+	n, err := a.broker.PublishBatch(ctx, evs)
+	epochs := make([]string, n)
+	for i := range n {
+		epochs[i] = evs[i].Epoch
+	}
+	if err != nil {
+		return n, epochs, publishErr(err)
+	}
+	return n, epochs, encErr
+}
+
+// diffEvent turns an element diff into a hub event.
+func diffEvent(t hub.Tenant, pbxID string, d pbxconn.Diff) (*hub.Event, error) {
 	data, err := json.Marshal(d.Data)
 	if err != nil {
-		return "", fmt.Errorf("encode %s %s: %w", d.Element, d.Key, err)
+		return nil, fmt.Errorf("encode %s %s: %w", d.Element, d.Key, err)
 	}
 	ev := &hub.Event{
 		Tenant: t, Element: string(d.Element), Op: hub.Op(d.Op), Key: d.Key, Data: data,
@@ -163,13 +210,15 @@ func (a *app) publishDiff(ctx context.Context, t hub.Tenant, pbxID string, d pbx
 	if !d.TS.IsZero() {
 		ev.TS = d.TS.UnixMicro()
 	}
-	if err := a.broker.Publish(ctx, ev); err != nil {
-		if errors.Is(err, hub.ErrStaleFence) {
-			return "", fmt.Errorf("%w: %v", pbxconn.ErrFenced, err)
-		}
-		return "", err
+	return ev, nil
+}
+
+// publishErr maps a stale fence to the connector's ErrFenced.
+func publishErr(err error) error {
+	if errors.Is(err, hub.ErrStaleFence) {
+		return fmt.Errorf("%w: %v", pbxconn.ErrFenced, err)
 	}
-	return ev.Epoch, nil
+	return err
 }
 
 // loadPBXState returns what clients were last told about one PBX (its
