@@ -129,7 +129,11 @@ func New(cfg Config) *Server {
 		s.mountLive()
 		if cfg.Hub != nil {
 			s.v1.Get("/ws", s.wsPrepare, fws.New(s.wsServe, fws.Config{
-				ReadBufferSize: 4096, WriteBufferSize: 4096,
+				// Small read buffers (client frames are small requests;
+				// bigger ones read through) and pooled write buffers, held
+				// only while a message is written: an idle socket keeps
+				// neither (see docs/benchmarks.md, idle connections).
+				ReadBufferSize: 1024, WriteBufferSize: 4096, WriteBufferPool: wsWriteBuffers,
 				// The hub checks origins through credentials, not cookies:
 				// a browser must present a token, so any origin may connect.
 				Origins: []string{"*"},
@@ -223,3 +227,6 @@ func printable(s string) bool {
 	}
 	return true
 }
+
+// wsWriteBuffers lends feed sockets their write buffers per message.
+var wsWriteBuffers = &sync.Pool{}
