@@ -398,7 +398,7 @@ func (b *bench) failover(ctx context.Context, r *result) error {
 	r.add("PBXes the killed replica held", "PBXes", held)
 	r.add("max AMI sessions open at once per PBX", "sessions", float64(peak)).target("1", peak <= 1)
 	r.add("max connectors running, summed over replicas", "connectors", float64(maxRun)).target(fmt.Sprintf("≤ %d", n), maxRun <= n)
-	r.notef("lease TTL %s (HOOKFLASH_LEASE_TTL; the default 10 s cannot meet a 5 s takeover): takeover is bounded by the TTL plus the survivors' poll and connect time", o.leaseTTL)
+	r.notef("lease TTL %s (HOOKFLASH_LEASE_TTL; the serve default is 4 s): takeover is bounded by the TTL plus the survivors' poll and connect time", o.leaseTTL)
 	r.notef("live again = the PBX's pbx element turned live after the kill, as the tenant admin's feed shows it; connectors running = hookflash_pbxconn_connectors_running of the live replicas, polled every 50 ms")
 	r.notef("AMI sessions counted by a TCP proxy in front of every simulated PBX: peak before the kill %d, %d sessions over the scenario", peakBefore, sessions)
 	return nil
