@@ -222,3 +222,9 @@ func safeMask(mask func(Tenant, string, []byte) []byte, t Tenant, element string
 	}()
 	return mask(t, element, data)
 }
+
+// cost estimates the memory an outEvent holds in the replay cache: the
+// event and, typically, one encoding of it.
+func (o *outEvent) cost() int {
+	return 2*len(o.ev.Data) + 16*len(o.ev.Audience) + len(o.ev.Key) + 320
+}

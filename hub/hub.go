@@ -162,6 +162,18 @@ type Config struct {
 	Mask func(t Tenant, element string, data []byte) []byte
 	// Elements lists the kinds sent in initial_info (default DefaultElements).
 	Elements []string
+	// ReplayCacheBytes bounds, per tenant with sessions on this replica,
+	// the recent events kept in memory (decoded, and encoded once per
+	// variant) to serve resumes: a reconnect storm then reads neither
+	// Redis nor the JSON decoder once per socket. Older positions fall back
+	// to Broker.Since. Default 256 KiB; negative disables it.
+	ReplayCacheBytes int
+	// TenantLinger keeps a tenant's subscription (and its replay cache)
+	// this long after its last session on this replica left, so clients
+	// that all drop at once (a network blip, a redeploy of a proxy) resume
+	// from memory and the broker is not unsubscribed and subscribed again.
+	// Default 30s; negative: unsubscribe at once.
+	TenantLinger time.Duration
 }
 
 // Hub fans tenant events out to this replica's WebSocket sessions. Create
@@ -190,6 +202,8 @@ type hubTenant struct {
 	ready    chan struct{} // closed once the subscription is set up (err says how)
 	err      error
 	cancel   func()
+	recent   recentEvents
+	linger   *time.Timer // set while refs == 0 and the subscription lingers
 }
 
 // NewHub returns a running Hub.
@@ -214,6 +228,12 @@ func NewHub(cfg Config) (*Hub, error) {
 		}
 	}
 	def(&cfg.SendQueueBytes, 1<<20)
+	if cfg.TenantLinger == 0 {
+		cfg.TenantLinger = 30 * time.Second
+	}
+	if cfg.ReplayCacheBytes == 0 {
+		cfg.ReplayCacheBytes = 256 << 10
+	}
 	if cfg.ThrottleMessages == 0 {
 		cfg.ThrottleMessages = 90
 	}
@@ -382,6 +402,10 @@ func (h *Hub) attach(ctx context.Context, s *Session) (*hubTenant, error) {
 		ht.sessions.Store(&[]*Session{})
 		h.tenants[s.tenant] = ht
 	}
+	if ht.linger != nil {
+		ht.linger.Stop() // if it already fired, expire sees refs > 0
+		ht.linger = nil
+	}
 	ht.refs++
 	ht.add(s)
 	h.mu.Unlock()
@@ -418,11 +442,32 @@ func (h *Hub) detach(ht *hubTenant, s *Session) {
 	ht.refs--
 	var cancel func()
 	if ht.refs == 0 {
-		if h.tenants[ht.t] == ht {
-			delete(h.tenants, ht.t)
+		if h.cfg.TenantLinger > 0 && !h.closed && ht.err == nil && ht.cancel != nil && h.tenants[ht.t] == ht {
+			ht.linger = time.AfterFunc(h.cfg.TenantLinger, func() { h.expire(ht) })
+		} else {
+			if h.tenants[ht.t] == ht {
+				delete(h.tenants, ht.t)
+			}
+			cancel, ht.cancel = ht.cancel, nil
 		}
-		cancel, ht.cancel = ht.cancel, nil
 	}
+	h.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// expire ends a lingering tenant subscription nobody came back to.
+func (h *Hub) expire(ht *hubTenant) {
+	h.mu.Lock()
+	if ht.refs > 0 || h.tenants[ht.t] != ht {
+		h.mu.Unlock()
+		return
+	}
+	delete(h.tenants, ht.t)
+	ht.linger = nil
+	cancel := ht.cancel
+	ht.cancel = nil
 	h.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -451,8 +496,11 @@ func (ht *hubTenant) remove(s *Session) {
 
 // handle is the broker subscription handler: the fan-out. It never blocks.
 func (ht *hubTenant) handle(ev *Event, err error) {
-	ss := *ht.sessions.Load()
 	if ev == nil {
+		// Whatever was missed is recovered by the broker or resynced; the
+		// cache starts again from the next event.
+		ht.recent.reset()
+		ss := *ht.sessions.Load()
 		switch {
 		case errors.Is(err, ErrGap):
 			for _, s := range ss {
@@ -475,6 +523,10 @@ func (ht *hubTenant) handle(ev *Event, err error) {
 		h.m.latency.Observe(time.Since(time.UnixMicro(ev.TS)).Seconds())
 	}
 	oe := &outEvent{ev: ev, mask: h.cfg.Mask}
+	// Cache before loading the sessions: a session added after this load
+	// (so not offered oe) reads the cache after being added, and finds oe.
+	ht.recent.add(oe, h.cfg.ReplayCacheBytes)
+	ss := *ht.sessions.Load()
 	n := 0
 	for _, s := range ss {
 		if s.offer(oe) {
@@ -574,6 +626,26 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("hub: shutdown: %w", ctx.Err())
 	}
+	// End the subscriptions that linger without sessions.
+	var cancels []func()
+	h.mu.Lock()
+	for t, ht := range h.tenants {
+		if ht.refs == 0 {
+			if ht.linger != nil {
+				ht.linger.Stop()
+				ht.linger = nil
+			}
+			delete(h.tenants, t)
+			if ht.cancel != nil {
+				cancels = append(cancels, ht.cancel)
+				ht.cancel = nil
+			}
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range cancels {
+		c()
+	}
 	h.bgStop()
 	h.bg.Wait()
 	return err
@@ -583,4 +655,73 @@ func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// recentEvents is a tenant's replay cache: the last events delivered to
+// this replica, contiguous in seq within one epoch, bounded in bytes.
+type recentEvents struct {
+	mu    sync.Mutex
+	evs   []*outEvent // evs[i].ev.Seq == evs[0].ev.Seq + i
+	bytes int
+}
+
+// add appends oe, restarting the cache when oe does not follow the last
+// event (another epoch, or a gap), and drops the oldest beyond limit bytes.
+func (r *recentEvents) add(oe *outEvent, limit int) {
+	if limit < 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.evs); n > 0 {
+		last := r.evs[n-1].ev
+		if last.Epoch != oe.ev.Epoch || oe.ev.Seq != last.Seq+1 {
+			clear(r.evs)
+			r.evs, r.bytes = r.evs[:0], 0
+		}
+	}
+	r.evs = append(r.evs, oe)
+	r.bytes += oe.cost()
+	drop := 0
+	for r.bytes > limit && drop < len(r.evs)-1 {
+		r.bytes -= r.evs[drop].cost()
+		drop++
+	}
+	if drop > 0 {
+		// Shift down once the dead head is as long as the live part, so the
+		// backing array stays within twice the live events.
+		clear(r.evs[:drop])
+		r.evs = r.evs[drop:]
+		if cap(r.evs) > 2*len(r.evs)+64 {
+			r.evs = append([]*outEvent(nil), r.evs...)
+		}
+	}
+}
+
+func (r *recentEvents) reset() {
+	r.mu.Lock()
+	clear(r.evs)
+	r.evs, r.bytes = nil, 0
+	r.mu.Unlock()
+}
+
+// since returns the cached events after seq of epoch, and whether the cache
+// reaches back that far (false: ask the broker).
+func (r *recentEvents) since(epoch string, seq uint64) ([]*outEvent, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.evs) == 0 {
+		return nil, false
+	}
+	first := r.evs[0].ev
+	if first.Epoch != epoch || seq+1 < first.Seq {
+		return nil, false
+	}
+	i := seq + 1 - first.Seq
+	if i > uint64(len(r.evs)) {
+		// The client claims a position beyond what this replica has
+		// delivered: let the broker judge it.
+		return nil, false
+	}
+	return append([]*outEvent(nil), r.evs[i:]...), true
 }

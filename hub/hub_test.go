@@ -79,14 +79,39 @@ func testBrokers() map[string]func(t *testing.T) Broker {
 	}
 }
 
+// replayModes are the ways a resume can be served: from the replica's
+// replay cache, from the broker's history (cache off), or from the broker
+// because the cache does not reach back (a cache of one event).
+var replayModes = []struct {
+	name   string
+	cfg    func(*Config)
+	source string
+}{
+	{"cache", func(*Config) {}, "cache"},
+	{"broker", func(c *Config) { c.ReplayCacheBytes, c.TenantLinger = -1, -1 }, "broker"},
+	{"cache-too-short", func(c *Config) { c.ReplayCacheBytes = 1 }, "broker"},
+}
+
 func TestSinceReplaysWhatWasMissed(t *testing.T) {
 	for name, nb := range testBrokers() {
-		t.Run(name, func(t *testing.T) { testSinceReplay(t, nb(t)) })
+		for _, m := range replayModes {
+			t.Run(name+"/"+m.name, func(t *testing.T) {
+				reg := prometheus.NewRegistry()
+				cfg := Config{Broker: nb(t), Metrics: reg}
+				m.cfg(&cfg)
+				testSinceReplay(t, cfg)
+				got := gatherCounter(t, reg, "hookflash_hub_replays_total", "source", m.source)
+				if got != 1 {
+					t.Fatalf("replays from %s: %v, want 1", m.source, got)
+				}
+			})
+		}
 	}
 }
 
-func testSinceReplay(t *testing.T, b Broker) {
-	srv := newServer(t, Config{Broker: b})
+func testSinceReplay(t *testing.T, cfg Config) {
+	b := cfg.Broker
+	srv := newServer(t, cfg)
 	cl := srv.dial(t, "all=true")
 	_, epoch, _ := cl.initial()
 	for i := range 3 {
@@ -563,24 +588,32 @@ func TestReplicasDeliverTheSameStream(t *testing.T) {
 // sees every event exactly once across the two connections.
 func TestResumeUnderConcurrentPublishing(t *testing.T) {
 	for name, nb := range testBrokers() {
-		t.Run(name, func(t *testing.T) {
-			b := nb(t)
-			srv := newServer(t, Config{Broker: b})
-			pub := startPublishers(t, b, "acme", 3)
-			cl := srv.dial(t, "all=true")
-			_, epoch, seq := cl.initial()
-			first := cl.readEvents(seq + 20)
-			assertSeqs(t, first, seq+1)
-			_ = cl.c.Close()
-			pos := Position{Epoch: epoch, Seq: num(first[len(first)-1]["seq"])}
-			time.Sleep(20 * time.Millisecond) // events flow while disconnected
-			cl2 := srv.dial(t, "all=true&since="+pos.String())
-			time.Sleep(30 * time.Millisecond)
-			last := pub.stop()
-			second := cl2.readEvents(last)
-			assertSeqs(t, second, pos.Seq+1)
-		})
+		for _, m := range replayModes {
+			t.Run(name+"/"+m.name, func(t *testing.T) {
+				b := nb(t)
+				cfg := Config{Broker: b}
+				m.cfg(&cfg)
+				testResumeUnderPublishing(t, b, cfg)
+			})
+		}
 	}
+}
+
+func testResumeUnderPublishing(t *testing.T, b Broker, cfg Config) {
+	srv := newServer(t, cfg)
+	pub := startPublishers(t, b, "acme", 3)
+	cl := srv.dial(t, "all=true")
+	_, epoch, seq := cl.initial()
+	first := cl.readEvents(seq + 20)
+	assertSeqs(t, first, seq+1)
+	_ = cl.c.Close()
+	pos := Position{Epoch: epoch, Seq: num(first[len(first)-1]["seq"])}
+	time.Sleep(20 * time.Millisecond) // events flow while disconnected
+	cl2 := srv.dial(t, "all=true&since="+pos.String())
+	time.Sleep(30 * time.Millisecond)
+	last := pub.stop()
+	second := cl2.readEvents(last)
+	assertSeqs(t, second, pos.Seq+1)
 }
 
 // A Mask that panics or breaks the JSON never leaks clear data and never
@@ -653,5 +686,60 @@ func TestRedisDataLossResyncsClients(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// gatherCounter reads one labelled counter from reg.
+func gatherCounter(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// A tenant's subscription outlives its last session by TenantLinger (so a
+// client coming back resumes from the cache), then ends; a session that
+// comes back in time keeps it.
+func TestTenantSubscriptionLingers(t *testing.T) {
+	srv := newServer(t, Config{TenantLinger: 300 * time.Millisecond})
+	subscribed := func() bool {
+		srv.hub.mu.Lock()
+		defer srv.hub.mu.Unlock()
+		return srv.hub.tenants["acme"] != nil
+	}
+	cl := srv.dial(t, "all=true")
+	cl.initial()
+	_ = cl.c.Close()
+	time.Sleep(150 * time.Millisecond)
+	if !subscribed() {
+		t.Fatal("subscription ended before the linger time")
+	}
+	cl2 := srv.dial(t, "all=true")
+	cl2.initial()
+	time.Sleep(400 * time.Millisecond)
+	if !subscribed() {
+		t.Fatal("a returning session did not keep the subscription")
+	}
+	_ = cl2.c.Close()
+	deadline := time.Now().Add(3 * time.Second)
+	for subscribed() {
+		if time.Now().After(deadline) {
+			t.Fatal("subscription still there long after the last session left")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -16,6 +16,7 @@ type metrics struct {
 	throttled     prometheus.Counter
 	resyncs       prometheus.Counter
 	rejected      *prometheus.CounterVec
+	replays       *prometheus.CounterVec
 	latency       prometheus.Histogram
 	delivery      prometheus.Histogram
 }
@@ -50,6 +51,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hookflash_hub_connections_rejected_total",
 			Help: "Sessions refused or ended early, by reason.",
 		}, []string{"reason"}),
+		replays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookflash_hub_replays_total",
+			Help: "Resumes (since) served, by source: the replica's replay cache or the broker's history.",
+		}, []string{"source"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hookflash_hub_event_latency_seconds",
 			Help:    "From the PBX event time (Event.TS) to fan-out into session queues, once per event.",
@@ -64,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connections, m.eventsIn, m.messagesOut, m.slowConsumers, m.throttled, m.resyncs, m.rejected, m.latency, m.delivery} {
+	for _, c := range []prometheus.Collector{m.connections, m.eventsIn, m.messagesOut, m.slowConsumers, m.throttled, m.resyncs, m.rejected, m.replays, m.latency, m.delivery} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("hub: register metrics: %w", err)
 		}

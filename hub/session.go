@@ -252,6 +252,25 @@ func (s *Session) start(ctx context.Context) error {
 	if s.since == nil {
 		return s.sync(ctx, false)
 	}
+	if oes, ok := s.replayCache(); ok {
+		f := s.filter.Load().f
+		v := variantOf(s.enc, f.Masked())
+		msgs := make([][]byte, 0, len(oes))
+		size, last := 0, s.since.Seq
+		for _, oe := range oes {
+			last = oe.ev.Seq
+			if !f.Visible(oe.ev.Element, oe.ev.Audience) {
+				continue
+			}
+			b := oe.bytes(v) // encoded once per variant for every resuming socket
+			msgs = append(msgs, b)
+			size += len(b)
+		}
+		s.hub.m.replays.WithLabelValues("cache").Inc()
+		s.begin(s.since.Epoch, last, msgs, size)
+		return nil
+	}
+	s.hub.m.replays.WithLabelValues("broker").Inc()
 	evs, ok, err := s.hub.cfg.Broker.Since(ctx, s.tenant, s.since.Epoch, s.since.Seq)
 	if err != nil {
 		return err
@@ -275,6 +294,18 @@ func (s *Session) start(ctx context.Context) error {
 	}
 	s.begin(s.since.Epoch, last, msgs, size)
 	return nil
+}
+
+// replayCache returns the events after the session's since position from
+// its tenant's replay cache, when the cache reaches back that far.
+func (s *Session) replayCache() ([]*outEvent, bool) {
+	s.hub.mu.Lock()
+	ht := s.hub.tenants[s.tenant]
+	s.hub.mu.Unlock()
+	if ht == nil {
+		return nil, false
+	}
+	return ht.recent.since(s.since.Epoch, s.since.Seq)
 }
 
 // sync sends a fresh snapshot: system_msg resync (when notice) and one
