@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/hookflash/hookflash/pbxconn/ami"
 	"github.com/hookflash/hookflash/pbxconn/ari"
@@ -47,34 +46,12 @@ func (c *Connector) session(ctx context.Context) (wentLive bool, err error) {
 		return false, fmt.Errorf("ami: %w", err)
 	}
 
-	// One pump goroutine turns the ARI stream's blocking Next into a
-	// channel; it exits when sctx is cancelled or the stream ends.
-	// Buffered so that, behind a burst, the loop below finds the next
-	// events ready and publishes their diffs in one batch.
-	ariCh := make(chan ari.Event, 64)
-	ariErr := make(chan error, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			ev, err := stream.Next(sctx)
-			if err != nil {
-				ariErr <- err
-				return
-			}
-			select {
-			case ariCh <- ev:
-			case <-sctx.Done():
-				return
-			}
-		}
-	}()
+	// The loop below polls the ARI stream (Ready/Poll) beside the AMI
+	// channel: no goroutine per connector just to turn one into the other.
 	defer func() {
 		cancel()
 		stream.Close()
 		amiCli.Close()
-		wg.Wait()
 		ariCli.CloseIdleConnections()
 	}()
 
@@ -126,21 +103,37 @@ func (c *Connector) session(ctx context.Context) (wentLive bool, err error) {
 		buf = c.n.HandleAMI(buf, m)
 		return false
 	}
+	var (
+		stop   error // ends the session after publishing what is ready
+		resync bool  // resync after publishing what is ready
+		ariEnd error // the ARI stream ended (after its queued events)
+	)
+	// pollARI handles the next queued ARI event; false when none is queued.
+	pollARI := func() bool {
+		ev, err := stream.Poll()
+		if err != nil {
+			ariEnd = err
+			return false
+		}
+		if ev == nil {
+			return false
+		}
+		stop = handleARI(ev)
+		return true
+	}
 	for {
-		buf = buf[:0]
-		var stop error
-		resync := false
+		buf, stop, resync = buf[:0], nil, false
 		select {
 		case <-sctx.Done():
 			return true, sctx.Err()
-		case err := <-ariErr:
-			return true, fmt.Errorf("ari events: %w", err)
 		case <-amiCli.Done():
 			return true, fmt.Errorf("ami: %w", amiCli.Err())
 		case <-c.dirChanged:
 			buf = c.n.RefreshDirectory(buf)
-		case ev := <-ariCh:
-			stop = handleARI(ev)
+		case <-stream.Ready():
+			pollARI()
+		case <-stream.Done():
+			pollARI() // the events queued before the end, then ariEnd
 		case m, ok := <-amiCli.Events():
 			if !ok {
 				return true, fmt.Errorf("ami: %w", amiCli.Err())
@@ -151,10 +144,11 @@ func (c *Connector) session(ctx context.Context) (wentLive bool, err error) {
 		// take what else is already waiting, so the diffs go out in one
 		// batch instead of one round trip to the hub each.
 	drain:
-		for stop == nil && !resync && len(buf) < maxBatchDiffs {
+		for stop == nil && !resync && ariEnd == nil && len(buf) < maxBatchDiffs {
+			if pollARI() {
+				continue
+			}
 			select {
-			case ev := <-ariCh:
-				stop = handleARI(ev)
 			case m, ok := <-amiCli.Events():
 				if !ok {
 					break drain // the next select reports it
@@ -169,6 +163,12 @@ func (c *Connector) session(ctx context.Context) (wentLive bool, err error) {
 		}
 		if stop != nil {
 			return true, stop
+		}
+		if ariEnd != nil {
+			if err := sctx.Err(); err != nil {
+				return true, err
+			}
+			return true, fmt.Errorf("ari events: %w", ariEnd)
 		}
 		if resync {
 			c.log.Info("pbx booted or reloaded, resyncing")
@@ -202,6 +202,11 @@ func (c *Connector) resync(ctx context.Context, ariCli *ari.Client, amiCli *ami.
 	if s.DeviceStates, err = ariCli.DeviceStates().List(rctx); err != nil {
 		return fmt.Errorf("resync ari device states: %w", err)
 	}
+	// Keep no REST connection warm between resyncs: with a thousand
+	// connectors per replica an idle keep-alive connection each (two
+	// goroutines, two buffers, a socket) is a large share of their memory;
+	// the rare command dials again.
+	ariCli.CloseIdleConnections()
 	lists := []struct {
 		action string
 		dst    *[]*ami.Message
