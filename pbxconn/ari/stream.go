@@ -37,6 +37,9 @@ type EventStream struct {
 	pongTimeout  time.Duration
 
 	quit      chan struct{} // closed by Close
+	pingMu    sync.Mutex    // guards pinger
+	pinger    *time.Timer   // the next ping; nil once the stream ended
+	stopCtx   func() bool   // stops the context.AfterFunc watching Events' ctx
 	done      chan struct{} // closed when the reader has exited
 	ended     chan struct{} // closed when err is first set
 	notify    chan struct{} // capacity 1: an event was queued
@@ -128,9 +131,18 @@ func (c *Client) Events(ctx context.Context) (*EventStream, error) {
 	conn.SetPongHandler(func(string) error {
 		return conn.SetReadDeadline(time.Now().Add(s.pongTimeout))
 	})
-	s.wg.Add(2)
+	// One goroutine per stream, the reader: pings run from a timer and
+	// the caller's ctx is watched with context.AfterFunc, neither holding a
+	// goroutine (and its stack) while idle — a replica runs a thousand.
+	s.stopCtx = context.AfterFunc(ctx, func() {
+		s.fail(fmt.Errorf("ari events: %w", context.Cause(ctx)))
+		_ = s.conn.Close()
+	})
+	s.pingMu.Lock()
+	s.pinger = time.AfterFunc(s.pingInterval, s.ping)
+	s.pingMu.Unlock()
+	s.wg.Add(1)
 	go s.readLoop()
-	go s.pingLoop(ctx)
 	c.log.Debug("ari events connected", "url", redactURL(c.base), "app", c.cfg.Application)
 	return s, nil
 }
@@ -282,6 +294,7 @@ func (s *EventStream) push(ev Event, size int) bool {
 func (s *EventStream) readLoop() {
 	defer s.wg.Done()
 	defer close(s.done)
+	defer s.stopTimers()
 	var lastWarn time.Time
 	var suppressed int
 	var buf bytes.Buffer // reused for every message; DecodeEvent keeps no reference
@@ -344,28 +357,37 @@ func (s *EventStream) readError(err error) error {
 	return fmt.Errorf("ari events: read: %w", err)
 }
 
-// pingLoop pings the peer every pingInterval and ends the stream when ctx
-// is done. It exits when the stream ends.
-func (s *EventStream) pingLoop(ctx context.Context) {
-	defer s.wg.Done()
-	t := time.NewTicker(s.pingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.quit:
-			return
-		case <-s.done:
-			return
-		case <-ctx.Done():
-			s.fail(fmt.Errorf("ari events: %w", context.Cause(ctx)))
-			_ = s.conn.Close()
-			return
-		case <-t.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.pongTimeout)); err != nil {
-				s.fail(fmt.Errorf("ari events: ping: %w", err))
-				_ = s.conn.Close()
-				return
-			}
-		}
+// ping sends one ping and arms the next, until the stream ends. It runs on
+// the timer's goroutine.
+func (s *EventStream) ping() {
+	select {
+	case <-s.quit:
+		return
+	case <-s.done:
+		return
+	default:
+	}
+	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.pongTimeout)); err != nil {
+		s.fail(fmt.Errorf("ari events: ping: %w", err))
+		_ = s.conn.Close()
+		return
+	}
+	s.pingMu.Lock()
+	if s.pinger != nil {
+		s.pinger.Reset(s.pingInterval)
+	}
+	s.pingMu.Unlock()
+}
+
+// stopTimers ends the pings and the context watch.
+func (s *EventStream) stopTimers() {
+	s.pingMu.Lock()
+	if s.pinger != nil {
+		s.pinger.Stop()
+		s.pinger = nil
+	}
+	s.pingMu.Unlock()
+	if s.stopCtx != nil {
+		s.stopCtx()
 	}
 }
