@@ -48,7 +48,9 @@
 // # The connector
 //
 // Connector.Run owns one Normalizer and, per session, one ARI events stream
-// (plus a pump goroutine it cancels and waits for) and one AMI client.
+// (polled with Ready/Poll beside the AMI event channel, in Run's goroutine)
+// and one AMI client. Events already waiting are drained together and their
+// diffs published as one batch (PublishBatch).
 // Each session goes connecting → syncing → live; a failure marks the pbx
 // element down and reconnects after a full-jitter exponential backoff.
 // Every session starts with a resync, as does a Reload or a second

@@ -22,7 +22,7 @@
 // does (Asterisk drops a reader that falls ~100 ms behind): decoded events
 // are queued up to a bound, and a consumer that falls further behind ends the
 // stream with ErrSlowConsumer rather than stalling the socket or losing
-// events silently. Each EventStream has two goroutines, a reader and a
-// pinger, both stopped and waited for by Close. EventStream.mu is the only
-// lock; it is never held across I/O.
+// events silently. Each EventStream has one goroutine, the reader, stopped
+// and waited for by Close; pings run from a timer. EventStream.mu guards the
+// queue and is never held across I/O.
 package ari

@@ -17,8 +17,8 @@ import (
 
 // EventStream is one connection of the ARI events WebSocket. One reader
 // goroutine reads and decodes every message as soon as it arrives and
-// queues it for Next; one pinger goroutine keeps the socket alive. Neither
-// ever waits for the consumer: if the queue exceeds its bound
+// queues it for Next; a timer pings to keep the socket alive. Neither ever
+// waits for the consumer: if the queue exceeds its bound
 // (Config.EventBufferEvents / EventBufferBytes) the stream ends with
 // ErrSlowConsumer instead.
 //
