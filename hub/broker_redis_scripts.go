@@ -2,14 +2,18 @@ package hub
 
 import "github.com/redis/go-redis/v9"
 
-// publishScript is the whole of a publish, atomically:
-// fence check, epoch creation, seq, state, history (length and age bounded)
-// and PUBLISH.
+// publishScript is the whole of a publish, atomically, for one event or
+// several of one tenant, PBX and fence: fence check, epoch creation, then
+// per event the seq, state, history and PUBLISH, then the history's age
+// trim (its length is bounded by each XADD). The events get consecutive
+// seqs.
 //
 // KEYS: 1 meta, 2 state, 3 history, 4 fence
-// ARGV: 1 fence, 2 candidate epoch, 3 state field, 4 op, 5 stored event,
-// 6 history max length, 7 now (ms), 8 history max age (ms), 9 channel
-// Returns {epoch, seq} or an error reply starting with HFSTALE.
+// ARGV: 1 fence, 2 candidate epoch, 3 history max length, 4 now (ms),
+// 5 history max age (ms), 6 channel, then per event: state field, op,
+// stored event.
+// Returns {epoch, last seq} or an error reply starting with HFSTALE (then
+// no event was applied).
 var publishScript = redis.NewScript(`
 local fence = tonumber(ARGV[1])
 if fence > 0 then
@@ -27,16 +31,20 @@ if not epoch then
   redis.call('HSET', KEYS[1], 'epoch', epoch)
   redis.call('DEL', KEYS[3])
 end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-if ARGV[4] == 'removed' then
-  redis.call('HDEL', KEYS[2], ARGV[3])
-else
-  redis.call('HSET', KEYS[2], ARGV[3], ARGV[5])
+local seq = 0
+for i = 7, #ARGV, 3 do
+  seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+  if ARGV[i+1] == 'removed' then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+  else
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i+2])
+  end
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], string.format('%d-0', seq), 't', ARGV[4], 'e', ARGV[i+2])
+  redis.call('PUBLISH', ARGV[6], epoch .. '\n' .. string.format('%d', seq) .. '\n' .. ARGV[i+2])
 end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], string.format('%d-0', seq), 't', ARGV[7], 'e', ARGV[5])
-local age = tonumber(ARGV[8])
+local age = tonumber(ARGV[5])
 if age > 0 then
-  local cutoff = tonumber(ARGV[7]) - age
+  local cutoff = tonumber(ARGV[4]) - age
   local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
   if #first > 0 and tonumber(first[1][2][2]) < cutoff then
     local batch = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 512)
@@ -50,7 +58,6 @@ if age > 0 then
     end
   end
 end
-redis.call('PUBLISH', ARGV[9], epoch .. '\n' .. string.format('%d', seq) .. '\n' .. ARGV[5])
 return {epoch, seq}
 `)
 
