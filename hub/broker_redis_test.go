@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +242,65 @@ func TestRedisBrokerPublishBatchReloadsScript(t *testing.T) {
 	if s := snapshot(t, b, "acme"); len(s.Elements) != 10 || s.Seq != 10 {
 		t.Fatalf("snapshot: %d elements at seq %d, want 10 at 10", len(s.Elements), s.Seq)
 	}
+}
+
+// BenchmarkRedisPublish measures publishing one event at a time and in
+// batches of 20 (a connector's burst), per event: the wall time and the
+// Redis server's own time (from INFO commandstats, evalsha). Needs the
+// test Redis (make test's, or HOOKFLASH_TEST_REDIS_URL).
+func BenchmarkRedisPublish(b *testing.B) {
+	for _, batch := range []int{1, 20} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			c, prefix := testenv.Redis(b)
+			br, err := NewRedisBroker(RedisBrokerConfig{Client: c, Prefix: prefix})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = br.Close() })
+			ctx := context.Background()
+			fence, err := br.NextFence(ctx, "acme", "pbx1")
+			if err != nil {
+				b.Fatal(err)
+			}
+			data := map[string]any{"uuid": "pbx1:1796215089.42", "name": "PJSIP/1001-00000015", "calling_number": "+15550009016",
+				"called_number": "1001", "direction": "inbound", "state": map[string]any{"name": "ringing", "ts": 1546839040035125}}
+			evs := make([]*Event, batch)
+			redisBefore := evalshaMicros(b, c)
+			b.ResetTimer()
+			for i := 0; i < b.N; i += batch {
+				for k := range evs {
+					evs[k] = testEvent("acme", "channel", fmt.Sprint("pbx1:", k), OpUpdated, data)
+					evs[k].PBX, evs[k].Fence = "pbx1", fence
+				}
+				if n, err := br.PublishBatch(ctx, evs); err != nil || n != batch {
+					b.Fatalf("publish: %d, %v", n, err)
+				}
+			}
+			b.StopTimer()
+			events := float64((b.N + batch - 1) / batch * batch)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
+			b.ReportMetric((evalshaMicros(b, c)-redisBefore)/events, "redis-µs/event")
+			b.ReportMetric(0, "ns/op") // per event above; an op is not an event here
+		})
+	}
+}
+
+// evalshaMicros reads the Redis server's total EVALSHA time so far.
+func evalshaMicros(b *testing.B, c *redis.Client) float64 {
+	s, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(line, "cmdstat_evalsha:") {
+			continue
+		}
+		for _, f := range strings.Split(strings.TrimSpace(strings.TrimPrefix(line, "cmdstat_evalsha:")), ",") {
+			if v, ok := strings.CutPrefix(f, "usec="); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				return n
+			}
+		}
+	}
+	return 0
 }
