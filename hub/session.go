@@ -237,7 +237,7 @@ func (s *Session) run(ctx context.Context) error {
 		return fmt.Errorf("hub: attach %s: %w", s.tenant, err)
 	}
 	defer h.detach(ht, s)
-	if err := s.start(ctx); err != nil {
+	if err := s.start(ctx, ht); err != nil {
 		h.m.rejected.WithLabelValues("broker").Inc()
 		s.CloseWith(CloseTryAgainLater, "broker unavailable")
 		s.writeLoop(ctx)
@@ -247,65 +247,45 @@ func (s *Session) run(ctx context.Context) error {
 	return nil
 }
 
-// start sends the replay since the client's position, or a snapshot.
-func (s *Session) start(ctx context.Context) error {
+// start sends the replay since the client's position, or a snapshot. The
+// replay comes from ht's replay cache when it reaches back that far, else
+// from the broker's history.
+func (s *Session) start(ctx context.Context, ht *hubTenant) error {
 	if s.since == nil {
 		return s.sync(ctx, false)
 	}
-	if oes, ok := s.replayCache(); ok {
-		f := s.filter.Load().f
-		v := variantOf(s.enc, f.Masked())
-		msgs := make([][]byte, 0, len(oes))
-		size, last := 0, s.since.Seq
-		for _, oe := range oes {
-			last = oe.ev.Seq
-			if !f.Visible(oe.ev.Element, oe.ev.Audience) {
-				continue
-			}
-			b := oe.bytes(v) // encoded once per variant for every resuming socket
-			msgs = append(msgs, b)
-			size += len(b)
-		}
+	oes, ok := ht.recent.since(s.since.Epoch, s.since.Seq)
+	if ok {
 		s.hub.m.replays.WithLabelValues("cache").Inc()
-		s.begin(s.since.Epoch, last, msgs, size)
-		return nil
-	}
-	s.hub.m.replays.WithLabelValues("broker").Inc()
-	evs, ok, err := s.hub.cfg.Broker.Since(ctx, s.tenant, s.since.Epoch, s.since.Seq)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return s.sync(ctx, true)
+	} else {
+		s.hub.m.replays.WithLabelValues("broker").Inc()
+		evs, ok, err := s.hub.cfg.Broker.Since(ctx, s.tenant, s.since.Epoch, s.since.Seq)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return s.sync(ctx, true)
+		}
+		oes = make([]*outEvent, len(evs))
+		for i := range evs {
+			oes[i] = &outEvent{ev: &evs[i], mask: s.hub.cfg.Mask}
+		}
 	}
 	f := s.filter.Load().f
 	v := variantOf(s.enc, f.Masked())
-	msgs := make([][]byte, 0, len(evs))
+	msgs := make([][]byte, 0, len(oes))
 	size, last := 0, s.since.Seq
-	for i := range evs {
-		ev := &evs[i]
-		last = ev.Seq
-		if !f.Visible(ev.Element, ev.Audience) {
+	for _, oe := range oes {
+		last = oe.ev.Seq
+		if !f.Visible(oe.ev.Element, oe.ev.Audience) {
 			continue
 		}
-		b := (&outEvent{ev: ev, mask: s.hub.cfg.Mask}).bytes(v)
+		b := oe.bytes(v) // a cached event is encoded once per variant for every socket
 		msgs = append(msgs, b)
 		size += len(b)
 	}
 	s.begin(s.since.Epoch, last, msgs, size)
 	return nil
-}
-
-// replayCache returns the events after the session's since position from
-// its tenant's replay cache, when the cache reaches back that far.
-func (s *Session) replayCache() ([]*outEvent, bool) {
-	s.hub.mu.Lock()
-	ht := s.hub.tenants[s.tenant]
-	s.hub.mu.Unlock()
-	if ht == nil {
-		return nil, false
-	}
-	return ht.recent.since(s.since.Epoch, s.since.Seq)
 }
 
 // sync sends a fresh snapshot: system_msg resync (when notice) and one
