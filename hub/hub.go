@@ -457,7 +457,8 @@ func (h *Hub) detach(ht *hubTenant, s *Session) {
 	}
 }
 
-// expire ends a lingering tenant subscription nobody came back to.
+// expire ends a lingering tenant subscription nobody came back to (its
+// timer fired, or the hub shuts down).
 func (h *Hub) expire(ht *hubTenant) {
 	h.mu.Lock()
 	if ht.refs > 0 || h.tenants[ht.t] != ht {
@@ -465,7 +466,10 @@ func (h *Hub) expire(ht *hubTenant) {
 		return
 	}
 	delete(h.tenants, ht.t)
-	ht.linger = nil
+	if ht.linger != nil {
+		ht.linger.Stop() // a no-op when it is what called us
+		ht.linger = nil
+	}
 	cancel := ht.cancel
 	ht.cancel = nil
 	h.mu.Unlock()
@@ -627,24 +631,16 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("hub: shutdown: %w", ctx.Err())
 	}
 	// End the subscriptions that linger without sessions.
-	var cancels []func()
+	var lingering []*hubTenant
 	h.mu.Lock()
-	for t, ht := range h.tenants {
+	for _, ht := range h.tenants {
 		if ht.refs == 0 {
-			if ht.linger != nil {
-				ht.linger.Stop()
-				ht.linger = nil
-			}
-			delete(h.tenants, t)
-			if ht.cancel != nil {
-				cancels = append(cancels, ht.cancel)
-				ht.cancel = nil
-			}
+			lingering = append(lingering, ht)
 		}
 	}
 	h.mu.Unlock()
-	for _, c := range cancels {
-		c()
+	for _, ht := range lingering {
+		h.expire(ht)
 	}
 	h.bgStop()
 	h.bg.Wait()
@@ -688,8 +684,9 @@ func (r *recentEvents) add(oe *outEvent, limit int) {
 		drop++
 	}
 	if drop > 0 {
-		// Shift down once the dead head is as long as the live part, so the
-		// backing array stays within twice the live events.
+		// The dropped head stays in the backing array until an append
+		// reallocates it away; when one large event dropped many small
+		// ones, copy the live part out now rather than hold the room.
 		clear(r.evs[:drop])
 		r.evs = r.evs[drop:]
 		if cap(r.evs) > 2*len(r.evs)+64 {
