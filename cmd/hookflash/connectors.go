@@ -98,35 +98,28 @@ func (a *app) runConnector(ctx context.Context, ref pbxconn.PBXRef, fence uint64
 	// (now empty) broker state.
 	rctx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
-	var epoch string // touched only by Publish, which runs on Run's goroutine
+	var epoch string // touched only by publishing, which runs on Run's goroutine
+	publish := func(ctx context.Context, ds []pbxconn.Diff) (int, error) {
+		evs, err := a.publishDiffs(ctx, tb, p.ID, ds)
+		for i, ev := range evs {
+			if epoch != "" && ev.Epoch != epoch {
+				stopRun(errEpochChanged)
+				return i, errEpochChanged
+			}
+			epoch = ev.Epoch
+		}
+		return len(evs), err
+	}
 	conn, err := pbxconn.NewConnector(pbxconn.ConnectorConfig{
 		PBX:       info,
 		Directory: a.directories.get(t),
 		Fence:     fence,
 		Backoff:   pbxconn.Backoff{Cap: a.cfg.ReconnectMax},
 		Publish: func(ctx context.Context, d pbxconn.Diff) error {
-			ep, err := a.publishDiff(ctx, tb, p.ID, d)
-			if err != nil {
-				return err
-			}
-			if epoch != "" && ep != epoch {
-				stopRun(errEpochChanged)
-				return errEpochChanged
-			}
-			epoch = ep
-			return nil
+			_, err := publish(ctx, []pbxconn.Diff{d})
+			return err
 		},
-		PublishBatch: func(ctx context.Context, ds []pbxconn.Diff) (int, error) {
-			n, eps, err := a.publishDiffs(ctx, tb, p.ID, ds)
-			for i := 0; i < n; i++ {
-				if epoch != "" && eps[i] != epoch {
-					stopRun(errEpochChanged)
-					return i, errEpochChanged
-				}
-				epoch = eps[i]
-			}
-			return n, err
-		},
+		PublishBatch: publish,
 		LoadState: func(ctx context.Context) ([]pbxconn.Diff, error) {
 			return a.loadPBXState(ctx, tb, p.ID)
 		},
@@ -160,22 +153,10 @@ func (a *app) runConnector(ctx context.Context, ref pbxconn.PBXRef, fence uint64
 // errEpochChanged ends a connector run whose tenant epoch changed.
 var errEpochChanged = errors.New("tenant epoch changed: republish")
 
-// publishDiff hands one element diff to the broker and returns the
-// tenant's epoch it was published in.
-func (a *app) publishDiff(ctx context.Context, t hub.Tenant, pbxID string, d pbxconn.Diff) (string, error) {
-	ev, err := diffEvent(t, pbxID, d)
-	if err != nil {
-		return "", err
-	}
-	if err := a.broker.Publish(ctx, ev); err != nil {
-		return "", publishErr(err)
-	}
-	return ev.Epoch, nil
-}
-
-// publishDiffs hands several diffs to the broker in one batch (one Redis
-// round trip) and returns how many were published and the epoch of each.
-func (a *app) publishDiffs(ctx context.Context, t hub.Tenant, pbxID string, ds []pbxconn.Diff) (int, []string, error) {
+// publishDiffs hands diffs to the broker in one batch (one Redis round
+// trip) and returns the events published, in order: all of them, or those
+// before the one err is about.
+func (a *app) publishDiffs(ctx context.Context, t hub.Tenant, pbxID string, ds []pbxconn.Diff) ([]*hub.Event, error) {
 	evs := make([]*hub.Event, 0, len(ds))
 	var encErr error
 	for _, d := range ds {
@@ -187,14 +168,13 @@ func (a *app) publishDiffs(ctx context.Context, t hub.Tenant, pbxID string, ds [
 		evs = append(evs, ev)
 	}
 	n, err := a.broker.PublishBatch(ctx, evs)
-	epochs := make([]string, n)
-	for i := range n {
-		epochs[i] = evs[i].Epoch
+	switch {
+	case errors.Is(err, hub.ErrStaleFence):
+		err = fmt.Errorf("%w: %v", pbxconn.ErrFenced, err)
+	case err == nil:
+		err = encErr
 	}
-	if err != nil {
-		return n, epochs, publishErr(err)
-	}
-	return n, epochs, encErr
+	return evs[:n], err
 }
 
 // diffEvent turns an element diff into a hub event.
@@ -211,14 +191,6 @@ func diffEvent(t hub.Tenant, pbxID string, d pbxconn.Diff) (*hub.Event, error) {
 		ev.TS = d.TS.UnixMicro()
 	}
 	return ev, nil
-}
-
-// publishErr maps a stale fence to the connector's ErrFenced.
-func publishErr(err error) error {
-	if errors.Is(err, hub.ErrStaleFence) {
-		return fmt.Errorf("%w: %v", pbxconn.ErrFenced, err)
-	}
-	return err
 }
 
 // loadPBXState returns what clients were last told about one PBX (its
